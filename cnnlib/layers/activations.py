@@ -1,0 +1,109 @@
+"""Element-wise activations and the row-wise softmax, each numerically stable.
+
+=========  ==========================  ===============================
+name       forward ``y = f(z)``        backward ``dz = dout * f'(z)``
+=========  ==========================  ===============================
+relu       ``max(z, 0)``               ``dout * (z > 0)``
+tanh       ``tanh(z)``                 ``dout * (1 - y**2)``
+sigmoid    ``1 / (1 + exp(-z))``       ``dout * y * (1 - y)``
+softmax    ``exp(z_i) / sum_j exp(z_j)``  ``y * (dout - sum_j dout_j y_j)``
+=========  ==========================  ===============================
+
+Shapes: any ``(N, ...)`` in, the same shape out. Softmax normalises each row
+of an ``(N, K)`` array separately (the original normalised the whole batch).
+"""
+import numpy as np
+
+from .. import _checks
+from .base import Layer
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "softmax")
+
+
+def sigmoid(z):
+    """Stable logistic function: only ``exp(-|z|)`` is ever computed, so no
+    overflow for any finite ``z``."""
+    e = np.exp(-np.abs(z))                       # (same as z), in (0, 1]
+    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+
+
+def softmax(z):
+    """Row-wise softmax of ``z`` (N, K). Subtracting the row maximum leaves the
+    result unchanged and keeps every exponent <= 0, so ``exp`` cannot overflow."""
+    shifted = z - z.max(axis=1, keepdims=True)   # (N, K)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class ReLU(Layer):
+    """``y = max(z, 0)``. Shape ``(N, ...) -> (N, ...)``."""
+    kind = "relu"
+
+    def _forward(self, z):
+        y = np.maximum(z, 0)
+        self._y = y
+        return y
+
+    def _backward(self, dout):
+        return dout * (self._y > 0)
+
+
+class Tanh(Layer):
+    """``y = tanh(z)``, ``dy/dz = 1 - y**2``. Shape ``(N, ...) -> (N, ...)``."""
+    kind = "tanh"
+
+    def _forward(self, z):
+        self._y = np.tanh(z)
+        return self._y
+
+    def _backward(self, dout):
+        return dout * (1 - self._y * self._y)
+
+
+class Sigmoid(Layer):
+    """``y = 1 / (1 + exp(-z))``, ``dy/dz = y (1 - y)``. Shape ``(N, ...) -> (N, ...)``."""
+    kind = "sigmoid"
+
+    def _forward(self, z):
+        self._y = sigmoid(z).astype(z.dtype, copy=False)
+        return self._y
+
+    def _backward(self, dout):
+        return dout * self._y * (1 - self._y)
+
+
+class Softmax(Layer):
+    """Row-wise softmax. Shape ``(N, K) -> (N, K)``.
+
+    Backward uses the Jacobian ``dy_i/dz_j = y_i (delta_ij - y_j)`` without
+    building it: ``dz = y * (dout - sum_j dout_j y_j)``. With cross-entropy the
+    model skips this and uses the fused gradient ``(p - onehot(y)) / N``.
+    """
+    kind = "softmax"
+
+    def _compute_output_shape(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(f"{self.name}: softmax needs (N, K) inputs, received a "
+                             f"per-sample shape {input_shape}; add a Flatten layer first")
+        return input_shape
+
+    def _forward(self, z):
+        self.logits = z                                  # (N, K), used by the fused loss
+        self._y = softmax(z)
+        return self._y
+
+    def _backward(self, dout):
+        y = self._y
+        return y * (dout - (dout * y).sum(axis=1, keepdims=True))
+
+
+_CLASSES = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "softmax": Softmax}
+
+
+def make_activation(activation):
+    """Activation layer for a name (``"relu"``, ``"tanh"``, ``"sigmoid"``,
+    ``"softmax"``), or ``None`` for ``None``/``"linear"``."""
+    if activation is None or activation == "linear":
+        return None
+    _checks.choice("activation", activation, ACTIVATIONS + ("linear",))
+    return _CLASSES[activation]()

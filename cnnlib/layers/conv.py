@@ -1,0 +1,200 @@
+"""2-D convolution (cross-correlation, as in every deep-learning library), stride 1.
+
+Shapes (batch-first NHWC)::
+
+    x (N, H, W, C_in), W (KH, KW, C_in, C_out), b (C_out,) -> z (N, OH, OW, C_out)
+
+Output size, with ``P_total`` rows of padding (stride 1)::
+
+    OH = H + P_total - KH + 1        "valid": P_total = 0      -> OH = H - KH + 1
+                                     "same":  P_total = KH - 1 -> OH = H
+
+Forward (one output element)::
+
+    z[n, i, j, o] = b[o] + sum_{p, q, c} xp[n, i + p, j + q, c] * W[p, q, c, o]
+
+Backward, from ``dz`` (N, OH, OW, C_out)::
+
+    dW[p, q, c, o] = sum_{n, i, j} xp[n, i + p, j + q, c] * dz[n, i, j, o]
+    db[o]          = sum_{n, i, j} dz[n, i, j, o]
+    dxp[n, r, s, c] = sum_{p, q, o} dz[n, r - p, s - q, o] * W[p, q, c, o]
+
+The last line is a "full" convolution of ``dz`` with the flipped filters;
+``dx`` is ``dxp`` with the padding cut off. The fast version computes all three
+with two matrix products on the im2col matrix; ``conv2d_forward_naive`` and
+``conv2d_backward_naive`` spell out the sums with loops and serve as the
+oracle for tests and the notebook.
+"""
+import numpy as np
+
+from .. import _checks
+from ..im2col import col2im, im2col, same_padding
+from ..init import as_generator, init_weights
+from .base import ActivatedLayer
+
+PADDINGS = ("same", "valid")
+
+
+def _pads(kernel_h, kernel_w, padding):
+    """((top, bottom), (left, right)) for a padding mode."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    return same_padding(kernel_h), same_padding(kernel_w)
+
+
+# ---------------------------------------------------------------- naive oracle
+def conv2d_forward_naive(x, W, b, padding="valid"):
+    """Loop-by-loop convolution, the definition written out.
+
+    x (N, H, W, C_in), W (KH, KW, C_in, C_out), b (C_out,) -> (N, OH, OW, C_out).
+    Slow; for tests and teaching only.
+    """
+    kh, kw, _, c_out = W.shape
+    (top, bottom), (left, right) = _pads(kh, kw, padding)
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    n, hp, wp, _ = xp.shape
+    oh, ow = hp - kh + 1, wp - kw + 1
+    z = np.empty((n, oh, ow, c_out), dtype=np.result_type(x, W))
+    for s in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                window = xp[s, i:i + kh, j:j + kw, :]                 # (KH, KW, C_in)
+                for o in range(c_out):
+                    z[s, i, j, o] = np.sum(window * W[:, :, :, o]) + b[o]
+    return z
+
+
+def conv2d_backward_naive(dz, x, W, padding="valid"):
+    """Loop-by-loop gradients ``(dx, dW, db)`` of ``conv2d_forward_naive``.
+
+    dz (N, OH, OW, C_out) -> dx (N, H, W, C_in), dW like W, db (C_out,).
+    Each output element ``z[s, i, j, o]`` read the window at ``(i, j)``; its
+    gradient flows back to exactly the inputs and weights that window used.
+    """
+    kh, kw, _, c_out = W.shape
+    (top, bottom), (left, right) = _pads(kh, kw, padding)
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    dxp = np.zeros_like(xp)
+    dW = np.zeros_like(W)
+    n, oh, ow, _ = dz.shape
+    for s in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                for o in range(c_out):
+                    g = dz[s, i, j, o]
+                    dW[:, :, :, o] += g * xp[s, i:i + kh, j:j + kw, :]
+                    dxp[s, i:i + kh, j:j + kw, :] += g * W[:, :, :, o]
+    db = dz.sum(axis=(0, 1, 2))
+    dx = dxp[:, top:top + x.shape[1], left:left + x.shape[2], :]
+    return dx, dW, db
+
+
+# ---------------------------------------------------------------- layer
+class Conv2D(ActivatedLayer):
+    """Stride-1 2-D convolution with an optional built-in activation.
+
+    Args:
+        filters: number of output channels ``C_out``.
+        kernel_size: ``KH`` or ``(KH, KW)``; odd or even.
+        input_shape: optional per-sample ``(H, W, C_in)``; else set by the model.
+        padding: ``"valid"`` (default, no padding) or ``"same"`` (output keeps
+            ``H x W``; an even kernel gets its extra row/column at the
+            bottom/right, like TensorFlow).
+        activation: ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softmax"`` or ``None``.
+        rng: ``None``, an int seed or a ``numpy.random.Generator``.
+        dtype: ``np.float32`` (default) or ``np.float64``.
+
+    Input shape ``(N, H, W, C_in)``; output ``(N, OH, OW, C_out)`` (see module doc).
+    Parameters: ``W`` (KH, KW, C_in, C_out), ``b`` (C_out,).
+    """
+
+    def __init__(self, filters, kernel_size, input_shape=None, *, padding="valid",
+                 activation=None, rng=None, dtype=np.float32, name=None):
+        self.filters = _checks.positive_int("filters", filters)
+        if isinstance(kernel_size, (tuple, list)):
+            self.kernel_size = _checks.shape_tuple("kernel_size", kernel_size, 2)
+        else:
+            k = _checks.positive_int("kernel_size", kernel_size)
+            self.kernel_size = (k, k)
+        self.padding = _checks.choice("padding", padding, PADDINGS)
+        self._rng = rng
+        self._buffers = {}
+        super().__init__(activation=activation, input_shape=input_shape, dtype=dtype, name=name)
+
+    def _compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.name}: input_shape must be (H, W, C), received {input_shape}")
+        h, w, _ = input_shape
+        kh, kw = self.kernel_size
+        if self.padding == "same":
+            return (h, w, self.filters)
+        if kh > h or kw > w:
+            raise ValueError(f"{self.name}: kernel_size {self.kernel_size} is larger than the "
+                             f"input {h}x{w} with padding 'valid'; use padding='same' or a "
+                             "smaller kernel")
+        return (h - kh + 1, w - kw + 1, self.filters)
+
+    def _init_params(self, rng):
+        rng = as_generator(self._rng if rng is None else rng)
+        kh, kw = self.kernel_size
+        c_in = self.input_shape[2]
+        shape = (kh, kw, c_in, self.filters)
+        self.params = {
+            "W": init_weights(shape, kh * kw * c_in, kh * kw * self.filters,
+                              self.activation_name, rng, self.dtype),
+            "b": np.zeros(self.filters, dtype=self.dtype),
+        }
+
+    def _buffer(self, key, shape, dtype, zero=False):
+        """A scratch array reused across batches of the same shape."""
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = (np.zeros if zero else np.empty)(shape, dtype=dtype)
+            self._buffers[key] = buf
+        return buf
+
+    def _forward_linear(self, x):
+        kh, kw = self.kernel_size
+        n, h, w, c = x.shape
+        (top, bottom), (left, right) = _pads(kh, kw, self.padding)
+        if top or bottom or left or right:
+            # Borders of this buffer are zero once and stay zero; only the interior is copied.
+            xp = self._buffer("padded", (n, h + top + bottom, w + left + right, c), x.dtype, True)
+            xp[:, top:top + h, left:left + w, :] = x
+        else:
+            xp = x
+        _, hp, wp, _ = xp.shape
+        oh, ow = hp - kh + 1, wp - kw + 1
+        cols = im2col(xp, kh, kw, self._buffer("cols", (n * oh * ow, kh * kw * c), x.dtype))
+        self._cols, self._padded_shape, self._x_shape = cols, xp.shape, x.shape
+        W2 = self.params["W"].reshape(kh * kw * c, self.filters)   # (KH*KW*C_in, C_out)
+        z = cols @ W2                                               # (N*OH*OW, C_out)
+        z += self.params["b"]
+        return z.reshape(n, oh, ow, self.filters)                   # (N, OH, OW, C_out)
+
+    def _backward_linear(self, dz):
+        kh, kw = self.kernel_size
+        c_in = self._x_shape[3]
+        dz2 = dz.reshape(-1, self.filters)                          # (N*OH*OW, C_out)
+        self.grads["W"] = (self._cols.T @ dz2).reshape(self.params["W"].shape)
+        self.grads["b"] = dz2.sum(axis=0)                           # (C_out,)
+        if not self.needs_input_grad:
+            return None                                             # first layer: dx unused
+        W2 = self.params["W"].reshape(kh * kw * c_in, self.filters)
+        dcols = dz2 @ W2.T                                          # (N*OH*OW, KH*KW*C_in)
+        dxp = col2im(dcols, self._padded_shape, kh, kw,
+                     self._buffer("dpadded", self._padded_shape, dz.dtype))
+        (top, _), (left, _) = _pads(kh, kw, self.padding)
+        n, h, w, _ = self._x_shape
+        return dxp[:, top:top + h, left:left + w, :].copy()         # (N, H, W, C_in)
+
+    def get_config(self):
+        return {"filters": self.filters, "kernel_size": list(self.kernel_size),
+                "input_shape": list(self.input_shape) if self.built else None,
+                "padding": self.padding, "activation": self.activation_name,
+                "name": self.name}
+
+    def describe(self):
+        act = f", {self.activation_name}" if self.activation else ""
+        kh, kw = self.kernel_size
+        return f"Conv2D({self.filters}, {kh}x{kw}, {self.padding}{act})"
