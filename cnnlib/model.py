@@ -213,8 +213,11 @@ class Sequential:
         return f"Sequential({len(self.layers)} layers, {self.n_params:,} parameters)"
 
     # ------------------------------------------------------------ persistence
-    def save(self, path):
+    def save(self, path, metadata=None):
         """Write architecture and weights to a ``.npz`` file (no pickle).
+
+        ``metadata`` is an optional JSON-serialisable dict stored alongside
+        (``MnistTraining`` keeps its settings and history there).
 
         The file is written to a temporary name and renamed into place, so an
         interrupted save never leaves a half-written model. Returns the path.
@@ -226,7 +229,8 @@ class Sequential:
             raise ValueError("cannot save a model whose shapes are unknown; run it once first")
         arch = [{"class": type(layer).__name__, "config": layer.get_config(),
                  "input_shape": list(layer.input_shape)} for layer in self.layers]
-        arrays = {"format": np.array(FORMAT), "architecture": np.array(json.dumps(arch))}
+        arrays = {"format": np.array(FORMAT), "architecture": np.array(json.dumps(arch)),
+                  "metadata": np.array(json.dumps(metadata or {}))}
         for i, layer in enumerate(self.layers):
             for key, value in layer.params.items():
                 arrays[f"layer{i}/{key}"] = value
@@ -243,9 +247,10 @@ class Sequential:
         return path
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, return_metadata=False):
         """Rebuild a model saved with ``save``. A corrupt, foreign or inconsistent
-        file raises ``ValueError`` naming the file and the problem."""
+        file raises ``ValueError`` naming the file and the problem. With
+        ``return_metadata`` returns ``(model, metadata_dict)``."""
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"no model file at {path!r}")
@@ -279,4 +284,10 @@ class Sequential:
                                      f"({layer.describe()}) needs {current.shape}")
                 layer.params[key] = stored.copy()
                 layer.dtype = stored.dtype
-        return model
+        if not return_metadata:
+            return model
+        try:
+            metadata = json.loads(str(arrays.get("metadata", "{}")))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path!r}: the stored metadata is invalid ({err})") from err
+        return model, metadata
