@@ -47,7 +47,10 @@ def im2col(x_padded, kernel_h, kernel_w, out=None):
     n, oh, ow, kh, kw, c = view.shape
     if out is None:
         out = np.empty((n * oh * ow, kh * kw * c), dtype=x_padded.dtype)
-    np.copyto(out.reshape(view.shape), view)              # (N, OH, OW, KH, KW, C)
+    target = out.reshape(view.shape)                      # (N, OH, OW, KH, KW, C)
+    if not np.shares_memory(target, out):                 # reshape had to copy: unusable
+        raise ValueError("out must be reshapeable to (N, OH, OW, KH, KW, C) without a copy")
+    np.copyto(target, view)
     return out
 
 

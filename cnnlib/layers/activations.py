@@ -39,10 +39,10 @@ class ReLU(Layer):
     """``y = max(z, 0)``. Shape ``(N, ...) -> (N, ...)``."""
     kind = "relu"
 
-    def _forward(self, z):
-        y = np.maximum(z, 0)
-        self._y = y
-        return y
+    def _forward(self, z, inplace=False):
+        # inplace: a layer with a built-in ReLU owns z, so it may be overwritten
+        self._y = np.maximum(z, 0, out=z if inplace else None)
+        return self._y
 
     def _backward(self, dout):
         return dout * (self._y > 0)
@@ -52,8 +52,8 @@ class Tanh(Layer):
     """``y = tanh(z)``, ``dy/dz = 1 - y**2``. Shape ``(N, ...) -> (N, ...)``."""
     kind = "tanh"
 
-    def _forward(self, z):
-        self._y = np.tanh(z)
+    def _forward(self, z, inplace=False):
+        self._y = np.tanh(z, out=z if inplace else None)
         return self._y
 
     def _backward(self, dout):
@@ -64,7 +64,7 @@ class Sigmoid(Layer):
     """``y = 1 / (1 + exp(-z))``, ``dy/dz = y (1 - y)``. Shape ``(N, ...) -> (N, ...)``."""
     kind = "sigmoid"
 
-    def _forward(self, z):
+    def _forward(self, z, inplace=False):
         self._y = sigmoid(z).astype(z.dtype, copy=False)
         return self._y
 
@@ -87,7 +87,7 @@ class Softmax(Layer):
                              f"per-sample shape {input_shape}; add a Flatten layer first")
         return input_shape
 
-    def _forward(self, z):
+    def _forward(self, z, inplace=False):
         self.logits = z                                  # (N, K), used by the fused loss
         self._y = softmax(z)
         return self._y

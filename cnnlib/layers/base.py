@@ -146,8 +146,8 @@ class ActivatedLayer(Layer):
         return None if self.activation is None else self.activation.kind
 
     def _forward(self, x):
-        z = self._forward_linear(x)
-        return z if self.activation is None else self.activation._forward(z)
+        z = self._forward_linear(x)                # a fresh array we own
+        return z if self.activation is None else self.activation._forward(z, inplace=True)
 
     def _backward(self, dout):
         dz = dout if self.activation is None else self.activation._backward(dout)

@@ -28,7 +28,7 @@ oracle for tests and the notebook.
 import numpy as np
 
 from .. import _checks
-from ..im2col import col2im, im2col, same_padding
+from ..im2col import im2col, same_padding
 from ..init import as_generator, init_weights
 from .base import ActivatedLayer
 
@@ -146,47 +146,93 @@ class Conv2D(ActivatedLayer):
         }
 
     def _buffer(self, key, shape, dtype, zero=False):
-        """A scratch array reused across batches of the same shape."""
+        """A scratch array reused across batches of the same shape (no page faults,
+        no allocator churn on the hot path)."""
         buf = self._buffers.get(key)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = (np.zeros if zero else np.empty)(shape, dtype=dtype)
             self._buffers[key] = buf
         return buf
 
+    def _cols_buffer(self, key, shape, ones_at, dtype):
+        """im2col matrix with one extra row/column of ones, so the bias is added by
+        the same matrix product: ``[cols, 1] @ [[W], [b]] = cols @ W + b``."""
+        fresh = key not in self._buffers or self._buffers[key].shape != shape
+        buf = self._buffer(key, shape, dtype)
+        if fresh or buf.dtype != dtype:
+            buf[ones_at] = 1
+        return buf
+
     def _forward_linear(self, x):
         kh, kw = self.kernel_size
         n, h, w, c = x.shape
         (top, bottom), (left, right) = _pads(kh, kw, self.padding)
-        if top or bottom or left or right:
-            # Borders of this buffer are zero once and stay zero; only the interior is copied.
-            xp = self._buffer("padded", (n, h + top + bottom, w + left + right, c), x.dtype, True)
-            xp[:, top:top + h, left:left + w, :] = x
-        else:
-            xp = x
-        _, hp, wp, _ = xp.shape
+        hp, wp = h + top + bottom, w + left + right
         oh, ow = hp - kh + 1, wp - kw + 1
-        cols = im2col(xp, kh, kw, self._buffer("cols", (n * oh * ow, kh * kw * c), x.dtype))
-        self._cols, self._padded_shape, self._x_shape = cols, xp.shape, x.shape
-        W2 = self.params["W"].reshape(kh * kw * c, self.filters)   # (KH*KW*C_in, C_out)
-        z = cols @ W2                                               # (N*OH*OW, C_out)
-        z += self.params["b"]
-        return z.reshape(n, oh, ow, self.filters)                   # (N, OH, OW, C_out)
+        k = kh * kw * c
+        Wb = np.concatenate([self.params["W"].reshape(k, self.filters),      # (K, C_out)
+                             self.params["b"][None, :]])                      # (K+1, C_out)
+        # Few input channels (the first layer): build cols transposed, (K+1, N*OH*OW),
+        # so every copy moves whole image rows instead of 1-float pieces.
+        self._channels_first = c < 4
+        if self._channels_first:
+            xt = x.transpose(3, 0, 1, 2)                                      # (C, N, H, W) view
+            if hp != h or wp != w:
+                xp = self._buffer("padded_t", (c, n, hp, wp), x.dtype, zero=True)
+                xp[:, :, top:top + h, left:left + w] = xt
+            else:
+                xp = xt
+            cols = self._cols_buffer("cols_t", (k + 1, n * oh * ow), k, x.dtype)
+            grid = cols[:k].reshape(kh, kw, c, n, oh, ow)                      # view
+            for i in range(kh):
+                for j in range(kw):
+                    grid[i, j] = xp[:, :, i:i + oh, j:j + ow]
+            z = cols.T @ Wb                                                   # (N*OH*OW, C_out)
+        else:
+            if hp != h or wp != w:
+                # Borders of this buffer are zero once and stay zero; only the interior is copied.
+                xp = self._buffer("padded", (n, hp, wp, c), x.dtype, zero=True)
+                xp[:, top:top + h, left:left + w, :] = x
+            else:
+                xp = x
+            cols = self._cols_buffer("cols", (n * oh * ow, k + 1), (slice(None), k), x.dtype)
+            im2col(xp, kh, kw, out=cols[:, :k])                               # (N*OH*OW, K)
+            z = cols @ Wb                                                     # (N*OH*OW, C_out)
+        self._cols, self._x_shape, self._padded_shape = cols, x.shape, (n, hp, wp, c)
+        return z.reshape(n, oh, ow, self.filters)                             # (N, OH, OW, C_out)
 
     def _backward_linear(self, dz):
         kh, kw = self.kernel_size
-        c_in = self._x_shape[3]
-        dz2 = dz.reshape(-1, self.filters)                          # (N*OH*OW, C_out)
-        self.grads["W"] = (self._cols.T @ dz2).reshape(self.params["W"].shape)
-        self.grads["b"] = dz2.sum(axis=0)                           # (C_out,)
+        n, h, w, c = self._x_shape
+        k = kh * kw * c
+        dz2 = dz.reshape(-1, self.filters)                                    # (N*OH*OW, C_out)
+        # One product gives dW and, from the row of ones, db = sum of dz.
+        g = self._cols @ dz2 if self._channels_first else self._cols.T @ dz2  # (K+1, C_out)
+        self.grads["W"] = g[:k].reshape(self.params["W"].shape)               # (KH, KW, C_in, C_out)
+        self.grads["b"] = g[k].copy()                                         # (C_out,)
         if not self.needs_input_grad:
-            return None                                             # first layer: dx unused
-        W2 = self.params["W"].reshape(kh * kw * c_in, self.filters)
-        dcols = dz2 @ W2.T                                          # (N*OH*OW, KH*KW*C_in)
-        dxp = col2im(dcols, self._padded_shape, kh, kw,
-                     self._buffer("dpadded", self._padded_shape, dz.dtype))
+            return None                                                       # first layer: dx unused
         (top, _), (left, _) = _pads(kh, kw, self.padding)
-        n, h, w, _ = self._x_shape
-        return dxp[:, top:top + h, left:left + w, :].copy()         # (N, H, W, C_in)
+        _, hp, wp, _ = self._padded_shape
+        oh, ow = hp - kh + 1, wp - kw + 1
+        if self._channels_first:
+            dcols = self.params["W"].reshape(k, self.filters) @ dz2.T         # (K, N*OH*OW)
+            grid = dcols.reshape(kh, kw, c, n, oh, ow)
+            dxp = np.zeros((c, n, hp, wp), dtype=dz.dtype)                    # (C, N, Hp, Wp)
+            for i in range(kh):
+                for j in range(kw):
+                    dxp[:, :, i:i + oh, j:j + ow] += grid[i, j]
+            return dxp[:, :, top:top + h, left:left + w].transpose(1, 2, 3, 0).copy()
+        # col2im, one kernel offset at a time: each product is a contiguous
+        # (N*OH*OW, C_in) block, added onto the input positions it came from.
+        W = self.params["W"]
+        dxp = np.zeros(self._padded_shape, dtype=dz.dtype)                    # (N, Hp, Wp, C)
+        for i in range(kh):
+            for j in range(kw):
+                dxp[:, i:i + oh, j:j + ow, :] += (dz2 @ W[i, j].T).reshape(n, oh, ow, c)
+        if hp == h and wp == w:
+            return dxp
+        return dxp[:, top:top + h, left:left + w, :].copy()                   # (N, H, W, C_in)
 
     def get_config(self):
         return {"filters": self.filters, "kernel_size": list(self.kernel_size),

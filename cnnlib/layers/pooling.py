@@ -5,17 +5,13 @@ a 2x2 window and stride 2 is ``OH = floor((H - 2) / 2) + 1 = H // 2``: with an
 odd height or width the last row or column is dropped (Keras "valid" pooling)
 and receives zero gradient.
 
-Each 2x2 window is split into its four corners, read as strided views of the
-input (``x[:, di::2, dj::2]`` for ``di, dj`` in 0, 1), so the work is four
-whole-array operations, never a loop over pixels.
+The input is viewed (no copy) as ``(N, OH, 2, OW, 2, C)``: axes 2 and 4 index
+the row and column inside a window, so every operation is a whole-array
+operation on strided views, never a loop over pixels.
 """
 import numpy as np
 
 from .base import Layer
-
-#: the four corners of a 2x2 window, in row-major order (the tie-break order)
-OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
-
 
 class _Pool2x2(Layer):
     def _compute_output_shape(self, input_shape):
@@ -26,10 +22,14 @@ class _Pool2x2(Layer):
             raise ValueError(f"{self.name}: needs an input of at least 2x2, received {h}x{w}")
         return (h // 2, w // 2, c)
 
-    def _corners(self, x):
-        """Four views (N, OH, OW, C), one per window corner."""
-        oh, ow = x.shape[1] // 2, x.shape[2] // 2
-        return [x[:, di:2 * oh:2, dj:2 * ow:2, :] for di, dj in OFFSETS]
+    @staticmethod
+    def _windows(x):
+        """View (N, OH, 2, OW, 2, C) of the 2x2 windows; an odd last row/column is left out."""
+        n, h, w, c = x.shape
+        oh, ow = h // 2, w // 2
+        view = x[:, :2 * oh, :2 * ow, :].reshape(n, oh, 2, ow, 2, c)    # (N, OH, 2, OW, 2, C)
+        assert np.shares_memory(view, x)                                 # a view, never a copy
+        return view
 
 
 class MaxPool2D(_Pool2x2):
@@ -43,19 +43,29 @@ class MaxPool2D(_Pool2x2):
     """
 
     def _forward(self, x):
-        a, b, c, d = self._corners(x)
-        y = np.maximum(np.maximum(a, b), np.maximum(c, d))   # (N, OH, OW, C)
-        self._x, self._y = x, y
-        return y
+        win = self._windows(x)
+        top_left, top_right = win[:, :, 0, :, 0], win[:, :, 0, :, 1]     # (N, OH, OW, C) views
+        bottom_left, bottom_right = win[:, :, 1, :, 0], win[:, :, 1, :, 1]
+        # A tournament whose strict ">" keeps the earlier corner on a tie.
+        top = np.maximum(top_left, top_right)
+        bottom = np.maximum(bottom_left, bottom_right)
+        self._right_wins_top = top_right > top_left
+        self._right_wins_bottom = bottom_right > bottom_left
+        self._bottom_wins = bottom > top
+        self._x_shape = x.shape
+        return np.maximum(top, bottom)                                    # (N, OH, OW, C)
 
     def _backward(self, dout):
-        dx = np.zeros_like(self._x)                          # (N, H, W, C)
-        taken = np.zeros(dout.shape, dtype=bool)             # window already routed?
-        oh, ow = dout.shape[1], dout.shape[2]
-        for (di, dj), corner in zip(OFFSETS, self._corners(self._x)):
-            winner = (corner == self._y) & ~taken            # (N, OH, OW, C)
-            taken |= winner
-            dx[:, di:2 * oh:2, dj:2 * ow:2, :] = dout * winner
+        n, h, w, c = self._x_shape
+        odd = h % 2 or w % 2               # only then are some inputs outside every window
+        dx = (np.zeros if odd else np.empty)(self._x_shape, dtype=dout.dtype)  # (N, H, W, C)
+        win = self._windows(dx)
+        top = np.where(self._bottom_wins, 0, dout)                        # gradient kept by the top row
+        bottom = dout - top
+        np.multiply(top, ~self._right_wins_top, out=win[:, :, 0, :, 0])
+        np.multiply(top, self._right_wins_top, out=win[:, :, 0, :, 1])
+        np.multiply(bottom, ~self._right_wins_bottom, out=win[:, :, 1, :, 0])
+        np.multiply(bottom, self._right_wins_bottom, out=win[:, :, 1, :, 1])
         return dx
 
     def describe(self):
@@ -69,18 +79,19 @@ class AvgPool2D(_Pool2x2):
     """
 
     def _forward(self, x):
-        n, h, w, c = x.shape
-        oh, ow = h // 2, w // 2
         self._x_shape = x.shape
-        win = x[:, :2 * oh, :2 * ow, :].reshape(n, oh, 2, ow, 2, c)   # (N, OH, 2, OW, 2, C)
-        return win.mean(axis=(2, 4), dtype=x.dtype)                    # (N, OH, OW, C)
+        win = self._windows(x)
+        rows = win[:, :, 0] + win[:, :, 1]                                # (N, OH, OW, 2, C)
+        y = rows[:, :, :, 0] + rows[:, :, :, 1]                           # (N, OH, OW, C)
+        y *= y.dtype.type(0.25)
+        return y
 
     def _backward(self, dout):
-        oh, ow = dout.shape[1], dout.shape[2]
-        dx = np.zeros(self._x_shape, dtype=dout.dtype)                # (N, H, W, C)
-        share = dout * dout.dtype.type(0.25)                           # (N, OH, OW, C)
-        for di, dj in OFFSETS:
-            dx[:, di:2 * oh:2, dj:2 * ow:2, :] = share
+        n, h, w, c = self._x_shape
+        odd = h % 2 or w % 2
+        dx = (np.zeros if odd else np.empty)(self._x_shape, dtype=dout.dtype)   # (N, H, W, C)
+        share = dout * dout.dtype.type(0.25)                              # (N, OH, OW, C)
+        self._windows(dx)[...] = share[:, :, None, :, None, :]            # broadcast to 2x2
         return dx
 
     def describe(self):
