@@ -1,13 +1,14 @@
 """Finite-difference gradient checks, shared by the tests and the notebooks.
 
 Centred differences: ``df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / (2 h)``, with
-an error of order ``h**2``. Run them in float64: in float32 the rounding error
-of ``f`` swamps the difference.
+a truncation error of order ``h**2`` and a rounding error of order
+``eps * |f| / h``; ``h = 1e-5`` balances the two in float64. Run them in
+float64: in float32 the rounding error of ``f`` swamps the difference.
 """
 import numpy as np
 
 
-def numerical_gradient(f, x, h=1e-6):
+def numerical_gradient(f, x, h=1e-5):
     """Centred-difference gradient of the scalar function ``f()`` w.r.t. array ``x``.
 
     ``x`` is perturbed in place (and restored), so ``f`` must read it; returns
@@ -41,7 +42,7 @@ def rel_error(a, b):
     return 0.0 if scale == 0 else float(np.abs(a - b).max() / scale)
 
 
-def check_layer(layer, x, seed=0, h=1e-6):
+def check_layer(layer, x, seed=0, h=1e-5):
     """Gradient-check ``layer`` at input ``x`` (float64 advised).
 
     Uses the scalar ``L = sum(forward(x) * r)`` for a fixed random ``r``, so

@@ -80,20 +80,24 @@ class MnistTraining:
         self.X_train = self.Y_train = self.X_test = self.Y_test = None
 
     # ------------------------------------------------------------ original API
-    def loadDataFromKeras(self, n_train=60000, n_val=10000, path=None):
-        """Load ``n_train`` training images and ``n_val`` validation images.
+    def loadDataFromKeras(self, n_train=None, n_val=None, path=None):
+        """Load ``n_train`` training images and ``n_val`` validation images
+        (``None``: all available).
 
         The data come from Keras's ``mnist.npz`` cache (downloaded if needed),
         ``path`` / ``CNNLIB_MNIST``, or the offline fallback; see
         ``cnnlib.data.load_mnist``. As in the original, the validation set is
         the first ``n_val`` images of the official test set.
-        Images are float32 (N, 28, 28, 1) in [0, 1]; labels int64 (N,).
+        Images are float32 (N, 28, 28, 1); labels int64 (N,).
         """
         from .data import load_mnist
-        n_train = _checks.positive_int("n_train", n_train)
-        n_val = _checks.positive_int("n_val", n_val)
+        if n_train is not None:
+            n_train = _checks.positive_int("n_train", n_train)
+        if n_val is not None:
+            n_val = _checks.positive_int("n_val", n_val)
         data = load_mnist(n_train=n_train, n_val=0, dataset=self.dataset, path=path,
                           seed=0 if self.seed is None else self.seed, verbose=self.verbose)
+        n_val = len(data.x_test) if n_val is None else n_val
         if n_val > len(data.x_test):
             raise ValueError(f"n_val = {n_val} but the test set ({data.source}) has only "
                              f"{len(data.x_test)} images")
@@ -299,11 +303,11 @@ class MnistTraining:
 
     def _report_divergence(self, epoch, step, loss, reason):
         self.diverged = {"epoch": epoch, "step": step, "loss": loss, "reason": reason}
-        suggestion = self.rate / 10
+        suggestion = self.rate / 10 if self.rate <= 1 else 0.01
         message = (f"Training stopped: exploding numbers in epoch {epoch}, step {step} "
-                   f"({reason}). The weights from before this step were restored, and the "
-                   f"history of the completed steps is kept. Try a lower learning rate, "
-                   f"e.g. setLearningRate({suggestion:g}).")
+                   f"({reason}). The weights were restored to those of the last step with a "
+                   f"finite loss, and the history of the completed steps is kept. Try a lower "
+                   f"learning rate, e.g. setLearningRate({suggestion:g}).")
         warnings.warn(message, TrainingDivergedWarning, stacklevel=3)
 
     def _end_epoch(self, epoch, losses, accs, sizes, seconds):

@@ -126,7 +126,11 @@ class TrainingPanel:
     # ------------------------------------------------------------ display
     def _repr_mimebundle_(self, **kwargs):
         """Show the panel when it is the last expression of a cell or passed to display()."""
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if bundle is not None:   # a short text for viewers without widgets (e.g. GitHub)
+            bundle["text/plain"] = ("TrainingPanel: interactive controls; they need a live "
+                                    "kernel (run the notebook in JupyterLab)")
+        return bundle
 
     def __repr__(self):
         return (f"TrainingPanel({len(self.losses)} steps trained, status: "
@@ -223,7 +227,8 @@ class TrainingPanel:
         # A bare Figure (not pyplot): the inline backend never shows it by itself.
         from matplotlib.figure import Figure
         figure = Figure(figsize=(6, 3.2))
-        return figure, figure.subplots()
+        figure.subplots_adjust(left=0.11, right=0.97, bottom=0.15, top=0.9)  # cheaper than
+        return figure, figure.subplots()                                      # tight_layout
 
     def _redraw(self, title=None):
         ax = self._axes
@@ -243,7 +248,6 @@ class TrainingPanel:
         ax.set_ylabel("cross-entropy")
         ax.set_title(title or f"Loss ({len(self.losses)} steps)")
         ax.grid(alpha=0.3)
-        self._figure.tight_layout()
         buffer = io.BytesIO()
         self._figure.savefig(buffer, format="png", dpi=80)
         self.plot.value = buffer.getvalue()

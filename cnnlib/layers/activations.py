@@ -3,7 +3,7 @@
 =========  ==========================  ===============================
 name       forward ``y = f(z)``        backward ``dz = dout * f'(z)``
 =========  ==========================  ===============================
-relu       ``max(z, 0)``               ``dout * (z > 0)``
+relu       ``max(z, 0)``               ``dout * (y > 0)``
 tanh       ``tanh(z)``                 ``dout * (1 - y**2)``
 sigmoid    ``1 / (1 + exp(-z))``       ``dout * y * (1 - y)``
 softmax    ``exp(z_i) / sum_j exp(z_j)``  ``y * (dout - sum_j dout_j y_j)``

@@ -92,8 +92,8 @@ class Layer:
         _checks.input_array(f"{self.name}: x", x, self.input_shape)
         if self.params and x.dtype != self.dtype:
             raise TypeError(f"{self.name}: x has dtype {x.dtype} but the layer's parameters are "
-                            f"{self.dtype}; create the layer with dtype=np.{x.dtype} or call "
-                            f"layer.astype(np.{x.dtype})")
+                            f"{self.dtype}; convert x with x.astype(np.{self.dtype}), or create "
+                            f"the layer with dtype=np.{x.dtype} (or call layer.astype(np.{x.dtype}))")
         y = self._forward(x)
         self._output_cache_shape = y.shape
         return y
