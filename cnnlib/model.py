@@ -16,7 +16,7 @@ import zipfile
 
 import numpy as np
 
-from . import _checks
+from . import _checks, parallel
 from .init import as_generator
 from .layers import ActivatedLayer, Layer, Softmax
 from .losses import softmax_cross_entropy
@@ -31,11 +31,17 @@ class Sequential:
         layers: optional iterable of layers, added in order with ``add``.
         seed: optional int seed; if given, every layer's weights are redrawn from
             one ``numpy.random.Generator(seed)`` when added, so a run is reproducible.
+        workers: threads to split each batch over (default: the available cores,
+            see ``cnnlib.parallel``); 1 runs everything in the calling thread.
     """
 
-    def __init__(self, layers=(), *, seed=None):
+    def __init__(self, layers=(), *, seed=None, workers=None):
         self.layers = []
         self._rng = None if seed is None else as_generator(seed)
+        #: threads a batch is split over (default: the cores available; 1 = off)
+        self.workers = parallel.available_workers() if workers is None else \
+            _checks.positive_int("workers", workers)
+        self._replicas = []
         for layer in layers:
             self.add(layer)
 
@@ -159,16 +165,52 @@ class Sequential:
             ``(loss, probs)``: the mean cross-entropy (float) and ``p`` (N, K).
         """
         x = self._check_input(x)
-        head, skip = self._softmax_head()
-        probs = self._forward(x)
+        self._softmax_head()
+        labels = _checks.labels_array("labels", labels, x.shape[0], self.output_shape[0])
+        parts = parallel.slices(x.shape[0], self.workers)
+        if len(parts) == 1:
+            return self._gradients(self.layers, x, labels)
+        stacks = self._stacks(len(parts))
+        results = parallel.run([lambda k=k, part=part: self._gradients(stacks[k], x[part],
+                                                                       labels[part])
+                                for k, part in enumerate(parts)])
+        # Mean over the batch = slice means weighted by slice size.
+        weights = [(part.stop - part.start) / x.shape[0] for part in parts]
+        for i, layer in enumerate(self.layers):
+            for key in layer.params:
+                total = weights[0] * stacks[0][i].grads[key]
+                for k in range(1, len(parts)):
+                    total += weights[k] * stacks[k][i].grads[key]
+                layer.grads[key] = total.astype(layer.params[key].dtype, copy=False)
+        loss = sum(w * r[0] for w, r in zip(weights, results))
+        return loss, np.concatenate([r[1] for r in results])
+
+    @staticmethod
+    def _gradients(layers, x, labels):
+        """Forward and backward through ``layers`` (the model's or a replica)."""
+        last = layers[-1]
+        head, skip = (last, 1) if isinstance(last, Softmax) else (last.activation, 0)
+        probs = x
+        for layer in layers:
+            probs = layer._forward(probs)
         loss, dlogits, _ = softmax_cross_entropy(head.logits, labels)
-        stack = self.layers[:len(self.layers) - skip]
+        stack = layers[:len(layers) - skip]
         # The fused gradient (p - y) / N is dL/dlogits: it skips the softmax itself.
-        last = stack[-1]
-        dout = last._backward_linear(dlogits) if skip == 0 else last._backward(dlogits)
+        dout = stack[-1]._backward_linear(dlogits) if skip == 0 else stack[-1]._backward(dlogits)
         for layer in reversed(stack[:-1]):
             dout = layer._backward(dout)
         return loss, probs
+
+    def _stacks(self, count):
+        """The model's layers plus ``count - 1`` replicas sharing their parameters."""
+        fresh = (len(self._replicas) < count - 1 or any(
+            len(rep) != len(self.layers) or
+            any(r.params is not l.params for r, l in zip(rep, self.layers))
+            for rep in self._replicas))
+        if fresh:
+            self._replicas = [[layer._replica() for layer in self.layers]
+                              for _ in range(count - 1)]
+        return [self.layers] + self._replicas[:count - 1]
 
     # ------------------------------------------------------------ inference
     def predict(self, x, batch_size=500):
@@ -177,8 +219,19 @@ class Sequential:
         batch_size = _checks.positive_int("batch_size", batch_size)
         x = self._check_input(x)
         out = np.empty((x.shape[0],) + self.output_shape, dtype=self.dtype)
-        for start in range(0, x.shape[0], batch_size):
-            out[start:start + batch_size] = self._forward(x[start:start + batch_size])
+        starts = list(range(0, x.shape[0], batch_size))
+        groups = [starts[k::self.workers] for k in range(self.workers)]
+        groups = [g for g in groups if g]
+        stacks = self._stacks(len(groups))
+
+        def work(layers, group):
+            for start in group:
+                y = x[start:start + batch_size]
+                for layer in layers:
+                    y = layer._forward(y)
+                out[start:start + batch_size] = y
+
+        parallel.run([lambda k=k, g=g: work(stacks[k], g) for k, g in enumerate(groups)])
         return out
 
     def evaluate(self, x, labels, batch_size=500):

@@ -10,6 +10,8 @@ The public ``forward``/``backward`` validate their arguments; the model calls
 the unchecked ``_forward``/``_backward`` on its hot path after validating the
 batch once at the model's entry.
 """
+import copy
+
 import numpy as np
 
 from .. import _checks
@@ -80,6 +82,17 @@ class Layer:
     @property
     def n_params(self):
         return int(sum(p.size for p in self.params.values()))
+
+    def _replica(self):
+        """A copy sharing ``params`` (the same arrays) but with its own caches and
+        ``grads``, so another thread can run a slice of the batch through it."""
+        twin = copy.copy(self)
+        twin.grads = {}
+        if hasattr(self, "_buffers"):
+            twin._buffers = {}
+        if getattr(self, "activation", None) is not None:
+            twin.activation = copy.copy(self.activation)
+        return twin
 
     # ------------------------------------------------------------ passes
     def forward(self, x):
