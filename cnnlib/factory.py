@@ -44,10 +44,8 @@ def _conv(filter_shape, input_shape=None, activation="relu", padding="valid", **
             raise ValueError(f"filter_shape {tuple(filter_shape)} has depth D={depth}, but "
                              f"input_shape {input_shape} has {input_shape[2]} channels; "
                              "they must be equal")
-    layer = Conv2D(n_filters, (kh, kw), input_shape, padding=padding,
-                   activation=activation, **kwargs)
-    layer.expected_depth = depth
-    return layer
+    return Conv2D(n_filters, (kh, kw), input_shape, padding=padding, activation=activation,
+                  in_channels=depth, **kwargs)
 
 
 def _pool(cls):
@@ -69,9 +67,7 @@ def _flatten(output_shape, input_shape=None, **kwargs):
         if math.prod(input_shape) != size:
             raise ValueError(f"output_shape {size} must equal H*W*D = {math.prod(input_shape)} "
                              f"for input_shape {input_shape}")
-    layer = Flatten(input_shape, **kwargs)
-    layer.expected_size = size
-    return layer
+    return Flatten(input_shape, size=size, **kwargs)
 
 
 def _dense(n_node, n_node_prev=None, activation="relu", **kwargs):

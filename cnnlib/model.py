@@ -63,7 +63,12 @@ class Sequential:
                     f"layer {index} ({layer.describe()}) expects input shape {layer.input_shape}, "
                     f"but layer {index - 1} ({prev.describe()}) outputs {prev.output_shape}")
             if not layer.built:
-                layer.build(prev.output_shape)
+                try:
+                    layer.build(prev.output_shape)
+                except ValueError as err:
+                    raise ValueError(f"layer {index} ({layer.describe()}) cannot follow layer "
+                                     f"{index - 1} ({prev.describe()}), which outputs "
+                                     f"{prev.output_shape}: {err}") from None
         if self._rng is not None and layer.built:
             layer.reset_parameters(self._rng)
         layer.needs_input_grad = index > 0

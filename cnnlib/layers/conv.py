@@ -101,6 +101,7 @@ class Conv2D(ActivatedLayer):
             ``H x W``; an even kernel gets its extra row/column at the
             bottom/right, like TensorFlow).
         activation: ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softmax"`` or ``None``.
+        in_channels: optional ``C_in``; checked against the input when the layer is built.
         rng: ``None``, an int seed or a ``numpy.random.Generator``.
         dtype: ``np.float32`` (default) or ``np.float64``.
 
@@ -109,8 +110,10 @@ class Conv2D(ActivatedLayer):
     """
 
     def __init__(self, filters, kernel_size, input_shape=None, *, padding="valid",
-                 activation=None, rng=None, dtype=np.float32, name=None):
+                 activation=None, in_channels=None, rng=None, dtype=np.float32, name=None):
         self.filters = _checks.positive_int("filters", filters)
+        self.in_channels = None if in_channels is None else \
+            _checks.positive_int("in_channels", in_channels)
         if isinstance(kernel_size, (tuple, list)):
             self.kernel_size = _checks.shape_tuple("kernel_size", kernel_size, 2)
         else:
@@ -124,7 +127,10 @@ class Conv2D(ActivatedLayer):
     def _compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"{self.name}: input_shape must be (H, W, C), received {input_shape}")
-        h, w, _ = input_shape
+        h, w, c = input_shape
+        if self.in_channels is not None and c != self.in_channels:
+            raise ValueError(f"{self.name}: the filters have depth {self.in_channels}, but the "
+                             f"input has {c} channels (input shape {input_shape})")
         kh, kw = self.kernel_size
         if self.padding == "same":
             return (h, w, self.filters)
@@ -238,7 +244,7 @@ class Conv2D(ActivatedLayer):
         return {"filters": self.filters, "kernel_size": list(self.kernel_size),
                 "input_shape": list(self.input_shape) if self.built else None,
                 "padding": self.padding, "activation": self.activation_name,
-                "name": self.name}
+                "in_channels": self.in_channels, "name": self.name}
 
     def describe(self):
         act = f", {self.activation_name}" if self.activation else ""
