@@ -19,7 +19,11 @@ import numpy as np
 
 def as_generator(rng):
     """Return a ``numpy.random.Generator`` from ``None``, an int seed or a Generator."""
-    if rng is None or isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"seed/rng must be an integer >= 0, received {rng}")
         return np.random.default_rng(rng)
     if isinstance(rng, np.random.Generator):
         return rng

@@ -133,7 +133,12 @@ class Sequential:
     def _check_input(self, x):
         if not self.layers:
             raise ValueError("the model has no layers; add some with add()")
-        if isinstance(x, np.ndarray) and x.ndim >= 2 and not self.layers[0].built:
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"x must be a numpy array, received {type(x).__name__}")
+        if not self.layers[0].built:
+            if x.ndim < 2:
+                raise ValueError(f"x must be a batch (N, ...) with at least 2 dimensions, "
+                                 f"received shape {x.shape}")
             self._build_from(x.shape[1:])
         elif self.layers and self.layers[-1].output_shape is None:
             self._build_from(self.input_shape)
@@ -297,6 +302,9 @@ class Sequential:
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes 0600; use the usual mode
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
@@ -310,6 +318,8 @@ class Sequential:
         file raises ``ValueError`` naming the file and the problem. With
         ``return_metadata`` returns ``(model, metadata_dict)``."""
         path = os.fspath(path)
+        if not os.path.exists(path) and os.path.exists(path + ".npz"):
+            path += ".npz"                      # save() adds the extension
         if not os.path.exists(path):
             raise FileNotFoundError(f"no model file at {path!r}")
         try:

@@ -10,7 +10,9 @@ added to ``g`` as ``wd * w`` for weights ``"W"`` only, never for biases):
 * SGD:       ``w -= lr * g``
 * Momentum:  ``v = mu * v - lr * g``;  ``w += v``;  Nesterov: ``w += mu * v - lr * g``
 * Adam:      ``m = b1 m + (1 - b1) g``;  ``v = b2 v + (1 - b2) g^2``;
-             ``w -= lr * m_hat / (sqrt(v_hat) + eps)`` with bias-corrected ``m_hat``, ``v_hat``
+             ``w -= lr_t * m / (sqrt(v) + eps)`` with ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``,
+             the bias corrections folded into the step size (as Keras does; the same as
+             ``lr * m_hat / (sqrt(v_hat) + eps)`` up to where ``eps`` sits)
 """
 import math
 
@@ -30,11 +32,16 @@ class Optimizer:
         self.iterations = 0
 
     def step(self, layers):
-        """Apply one update to every parameter of ``layers`` (an iterable of layers)."""
+        """Apply one update to every parameter of ``layers`` (an iterable of
+        layers, or a ``Sequential``), from the gradients in their ``grads``."""
+        layers = getattr(layers, "trainable_layers", layers)
         self.iterations += 1
         for layer in layers:
             for key, w in layer.params.items():
-                g = layer.grads[key]
+                g = layer.grads.get(key)
+                if g is None:
+                    raise RuntimeError(f"{layer.name} has no gradient for {key!r}; run a "
+                                       "backward pass (model.compute_gradients) before step()")
                 if self.weight_decay and key == "W":
                     g = g + self.weight_decay * w
                 state = self._state.setdefault(id(w), {})

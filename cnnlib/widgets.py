@@ -23,6 +23,7 @@ does not understand it).
 """
 import html
 import io
+import re
 import time
 import traceback
 import warnings
@@ -38,6 +39,7 @@ OPTIMIZERS = ["sgd", "momentum", "adam"]
 LR_MIN_EXPONENT, LR_MAX_EXPONENT = -4, 0      # learning rate from 1e-4 to 1
 RUNNING_MEAN_STEPS = 20
 ERROR_COLOUR = "#b00020"
+FIGURE_SIZE, DPI = (6, 3.2), 80               # inches, dots per inch -> a 480 x 256 picture
 
 
 class TrainingPanel:
@@ -99,7 +101,9 @@ class TrainingPanel:
                                            button_style="primary",
                                            tooltip="train with these settings")
         self.status = widgets.HTML(value="ready")
-        self.plot = widgets.Image(format="png")
+        # Fixed width: a VBox would otherwise stretch (and blur) the picture.
+        self.plot = widgets.Image(format="png",
+                                  layout=widgets.Layout(width=f"{FIGURE_SIZE[0] * DPI}px"))
         self.output = widgets.Output()
 
         for control, css in ((self.learning_rate, "cnnlib-lr"), (self.batch_size, "cnnlib-batch"),
@@ -139,7 +143,6 @@ class TrainingPanel:
     @property
     def status_text(self):
         """The status line without its HTML markup."""
-        import re
         return html.unescape(re.sub(r"<[^>]+>", "", self.status.value))
 
     def _set_status(self, text, error=False):
@@ -170,6 +173,7 @@ class TrainingPanel:
                 trainer.setOptimizer(optimizer)      # new optimiser state (e.g. Adam moments)
             self._run_epochs = epochs
             self._start_epoch = len(trainer.history["loss"])
+            steps_before = len(self.steps)
             self.runs.append((len(trainer.step_history["step"]) + 1,
                               f"lr {lr:.1e}, batch {batch_size}, {optimizer}"))
             self._set_status(f"training: epoch 1/{epochs} ...")
@@ -208,6 +212,8 @@ class TrainingPanel:
         finally:
             if callback is not None:
                 trainer.removeCallback(callback)
+                if len(self.steps) == steps_before:   # no step was taken: forget the run
+                    self.runs.pop()
             self.training = False
             self.train_button.disabled = False
 
@@ -226,7 +232,7 @@ class TrainingPanel:
     def _make_figure():
         # A bare Figure (not pyplot): the inline backend never shows it by itself.
         from matplotlib.figure import Figure
-        figure = Figure(figsize=(6, 3.2))
+        figure = Figure(figsize=FIGURE_SIZE)
         figure.subplots_adjust(left=0.11, right=0.97, bottom=0.15, top=0.9)  # cheaper than
         return figure, figure.subplots()                                      # tight_layout
 
@@ -249,7 +255,7 @@ class TrainingPanel:
         ax.set_title(title or f"Loss ({len(self.losses)} steps)")
         ax.grid(alpha=0.3)
         buffer = io.BytesIO()
-        self._figure.savefig(buffer, format="png", dpi=80)
+        self._figure.savefig(buffer, format="png", dpi=DPI)
         self.plot.value = buffer.getvalue()
         self.redraws += 1
 

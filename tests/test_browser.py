@@ -377,6 +377,8 @@ _PANEL_EXTENT_JS = """(control) => {
         box.bottom = Math.max(box.bottom, r.bottom);
         if (el !== root) box.right = Math.max(box.right, r.right);
     }
+    const outer = root.getBoundingClientRect();
+    box.rootTop = outer.top; box.rootBottom = outer.bottom;
     return box;
 }"""
 
@@ -387,9 +389,10 @@ def _panel_screenshot(page, control, path, margin=8):
     page.wait_for_timeout(300)                     # let the scroll settle
     box = control.evaluate(_PANEL_EXTENT_JS)
     viewport = page.viewport_size
-    left, top = max(box["left"] - margin, 0), max(box["top"] - margin, 0)
+    # Vertically never beyond the panel: other outputs of the cell sit right above it.
+    left, top = max(box["left"] - margin, 0), max(box["top"] - margin, box["rootTop"], 0)
     right = min(box["right"] + margin, viewport["width"])
-    bottom = min(box["bottom"] + margin, viewport["height"])
+    bottom = min(box["bottom"] + margin, box["rootBottom"], viewport["height"])
     page.screenshot(path=str(path), clip={"x": left, "y": top, "width": right - left,
                                           "height": bottom - top})
 

@@ -490,7 +490,7 @@ def test_float32_model_stays_float32_after_optimizer_steps(make_optimizer):
         cnnlib.layer("maxPool"),
         cnnlib.layer("conv", (2, 2, 4, 3), None, "tanh", "valid"),
         cnnlib.layer("avgPool"),
-        cnnlib.layer("flatten", 3 * 3 * 3),
+        cnnlib.layer("flatten", 1 * 1 * 3),
         cnnlib.layer("dense", 6, None, "sigmoid"),
         cnnlib.layer("dense", 3, None, "softmax"),
     ], seed=0)

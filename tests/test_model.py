@@ -113,6 +113,51 @@ def test_batched_predict_equals_one_forward(dtype):
     np.testing.assert_allclose(batched.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_astype_after_running_keeps_predictions():
+    """A float32 model that has already run, converted to float64 (as for a
+    gradient check) and back, predicts the same probabilities."""
+    model = small_model(dtype=np.float32)
+    x, _ = small_data(10)
+    before = model.predict(x).astype(np.float64)
+    model.astype(np.float64)
+    assert model.dtype == np.float64
+    after64 = model.predict(x.astype(np.float64))
+    assert after64.dtype == np.float64
+    np.testing.assert_allclose(after64, before, rtol=1e-5, atol=1e-6)
+    model.astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), before, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_batch_split_over_workers_gives_the_same_gradients(dtype):
+    """``workers=2`` splits a large enough batch across threads; loss, probs and
+    every gradient must equal the single-thread result (weighted by slice size)."""
+    single = small_model(seed=4, dtype=dtype)
+    single.workers = 1
+    split = small_model(seed=4, dtype=dtype)
+    split.workers = 2
+    x, labels = small_data(75, seed=2, dtype=dtype)       # 75 >= 2 slices of 32
+    loss1, probs1 = single.compute_gradients(x, labels)
+    loss2, probs2 = split.compute_gradients(x, labels)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert loss2 == pytest.approx(loss1, rel=tol)
+    assert probs2.dtype == dtype
+    np.testing.assert_allclose(probs2, probs1, rtol=tol, atol=tol)
+    for a, b in zip(split.trainable_layers, single.trainable_layers):
+        for key in b.params:
+            assert a.grads[key].dtype == dtype
+            np.testing.assert_allclose(a.grads[key], b.grads[key], rtol=tol, atol=tol,
+                                       err_msg=f"{b.describe()} {key}")
+    # predictions split over workers too
+    np.testing.assert_allclose(split.predict(x, batch_size=7), single.predict(x, batch_size=7),
+                               rtol=tol, atol=tol)
+    # a second call after an update still agrees (replicas see the new weights)
+    for model in (single, split):
+        SGD(lr=0.5).step(model.trainable_layers)
+    np.testing.assert_allclose(split.compute_gradients(x, labels)[1],
+                               single.compute_gradients(x, labels)[1], rtol=tol, atol=tol)
+
+
 def test_evaluate_matches_loss_and_accuracy_by_hand():
     model = small_model(dtype=np.float64)
     x, labels = small_data(30, dtype=np.float64)

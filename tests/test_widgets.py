@@ -42,6 +42,7 @@ def test_controls_have_the_contract_classes_and_initial_values():
     assert panel.epochs.value == 2 and (panel.epochs.min, panel.epochs.max) == (1, 10)
     assert panel.optimizer.value == "sgd"
     assert panel.train_button.description == "Train" and panel.train_button.icon == "play"
+    assert panel.plot.layout.width == "480px"                # not stretched by the VBox
     assert panel.status_text == "ready"
     assert panel.plot.format == "png" and bytes(panel.plot.value).startswith(PNG_SIGNATURE)
     assert panel.redraws == 0 and panel.losses == []
@@ -116,7 +117,7 @@ def test_exceptions_are_shown_in_the_status_not_raised():
     assert panel.status_text.startswith("error: RuntimeError: no data")
     assert "color:" in panel.status.value
     assert not panel.train_button.disabled and not panel.training
-    assert trainer._callbacks["step"] == []
+    assert trainer._callbacks["step"] == [] and panel.runs == []
 
 
 def test_button_click_trains():

@@ -23,16 +23,19 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "softmax")
 def sigmoid(z):
     """Stable logistic function: only ``exp(-|z|)`` is ever computed, so no
     overflow for any finite ``z``."""
-    e = np.exp(-np.abs(z))                       # (same as z), in (0, 1]
+    with np.errstate(under="ignore"):            # exp(-1e4) -> 0 is the right answer
+        e = np.exp(-np.abs(z))                   # (same as z), in (0, 1]
     return np.where(z >= 0, 1.0, e) / (1.0 + e)
 
 
 def softmax(z):
-    """Row-wise softmax of ``z`` (N, K). Subtracting the row maximum leaves the
+    """Softmax over the last axis of ``z`` (N, K): one distribution per row (or,
+    for an image, per pixel over its channels). Subtracting the maximum leaves the
     result unchanged and keeps every exponent <= 0, so ``exp`` cannot overflow."""
-    shifted = z - z.max(axis=1, keepdims=True)   # (N, K)
-    e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)
+    shifted = z - z.max(axis=-1, keepdims=True)  # (N, K)
+    with np.errstate(under="ignore"):
+        e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 class ReLU(Layer):
@@ -94,7 +97,7 @@ class Softmax(Layer):
 
     def _backward(self, dout):
         y = self._y
-        return y * (dout - (dout * y).sum(axis=1, keepdims=True))
+        return y * (dout - (dout * y).sum(axis=-1, keepdims=True))
 
 
 _CLASSES = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "softmax": Softmax}

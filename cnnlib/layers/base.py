@@ -100,7 +100,10 @@ class Layer:
         shape ``(N, *output_shape)``. Builds the layer from ``x`` if needed."""
         if not isinstance(x, np.ndarray):
             raise TypeError(f"{self.name}: x must be a numpy array, received {type(x).__name__}")
-        if not self.built and x.ndim >= 2:
+        if not self.built:
+            if x.ndim < 2:
+                raise ValueError(f"{self.name}: x must be a batch (N, ...) with at least 2 "
+                                 f"dimensions, received shape {x.shape}")
             self.build(x.shape[1:])
         _checks.input_array(f"{self.name}: x", x, self.input_shape)
         if self.params and x.dtype != self.dtype:

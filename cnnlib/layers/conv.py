@@ -163,9 +163,9 @@ class Conv2D(ActivatedLayer):
     def _cols_buffer(self, key, shape, ones_at, dtype):
         """im2col matrix with one extra row/column of ones, so the bias is added by
         the same matrix product: ``[cols, 1] @ [[W], [b]] = cols @ W + b``."""
-        fresh = key not in self._buffers or self._buffers[key].shape != shape
+        old = self._buffers.get(key)
         buf = self._buffer(key, shape, dtype)
-        if fresh or buf.dtype != dtype:
+        if buf is not old:                  # newly allocated: write the ones once
             buf[ones_at] = 1
         return buf
 
