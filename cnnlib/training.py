@@ -171,7 +171,7 @@ class MnistTraining:
     def addCallback(self, fn, when="step"):
         """Call ``fn(trainer, info)`` after every step or epoch (``when``).
 
-        Step ``info``: epoch, step, global_step, loss, acu, lr, batch_size.
+        Step ``info``: epoch, step, steps (per epoch), global_step, loss, acu, lr, batch_size.
         Epoch ``info``: epoch, loss, acu, loss_t, acu_t, time.
         Setting ``trainer.stop_training = True`` ends training after the step.
         """
@@ -305,9 +305,9 @@ class MnistTraining:
         self.diverged = {"epoch": epoch, "step": step, "loss": loss, "reason": reason}
         suggestion = self.rate / 10 if self.rate <= 1 else 0.01
         message = (f"Training stopped: exploding numbers in epoch {epoch}, step {step} "
-                   f"({reason}). The weights were restored to those of the last step with a "
-                   f"finite loss, and the history of the completed steps is kept. Try a lower "
-                   f"learning rate, e.g. setLearningRate({suggestion:g}).")
+                   f"({reason}). The weights were rolled back to the last step whose loss was "
+                   f"finite and below {self.max_loss:g}, and the history of the completed steps "
+                   f"is kept. Try a lower learning rate, e.g. setLearningRate({suggestion:g}).")
         warnings.warn(message, TrainingDivergedWarning, stacklevel=3)
 
     def _end_epoch(self, epoch, losses, accs, sizes, seconds):
