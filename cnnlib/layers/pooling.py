@@ -43,29 +43,31 @@ class MaxPool2D(_Pool2x2):
     """
 
     def _forward(self, x):
-        win = self._windows(x)
-        top_left, top_right = win[:, :, 0, :, 0], win[:, :, 0, :, 1]     # (N, OH, OW, C) views
-        bottom_left, bottom_right = win[:, :, 1, :, 0], win[:, :, 1, :, 1]
-        # A tournament whose strict ">" keeps the earlier corner on a tie.
-        top = np.maximum(top_left, top_right)
-        bottom = np.maximum(bottom_left, bottom_right)
-        self._right_wins_top = top_right > top_left
-        self._right_wins_bottom = bottom_right > bottom_left
-        self._bottom_wins = bottom > top
-        self._x_shape = x.shape
-        return np.maximum(top, bottom)                                    # (N, OH, OW, C)
+        win = self._windows(x)                                            # (N, OH, 2, OW, 2, C)
+        top = np.maximum(win[:, :, 0, :, 0], win[:, :, 0, :, 1])          # (N, OH, OW, C)
+        bottom = np.maximum(win[:, :, 1, :, 0], win[:, :, 1, :, 1])
+        self._x = x                   # backward works out the winners; inference never pays
+        return np.maximum(top, bottom, out=top)                           # (N, OH, OW, C)
 
     def _backward(self, dout):
-        n, h, w, c = self._x_shape
+        win = self._windows(self._x)
+        top_left, top_right = win[:, :, 0, :, 0], win[:, :, 0, :, 1]      # (N, OH, OW, C) views
+        bottom_left, bottom_right = win[:, :, 1, :, 0], win[:, :, 1, :, 1]
+        # A tournament whose strict ">" keeps the earlier corner on a tie, so
+        # exactly one input per window wins: the first maximum in row-major order.
+        right_wins_top = top_right > top_left
+        right_wins_bottom = bottom_right > bottom_left
+        bottom_wins = np.maximum(bottom_left, bottom_right) > np.maximum(top_left, top_right)
+        n, h, w, c = self._x.shape
         odd = h % 2 or w % 2               # only then are some inputs outside every window
-        dx = (np.zeros if odd else np.empty)(self._x_shape, dtype=dout.dtype)  # (N, H, W, C)
-        win = self._windows(dx)
-        top = np.where(self._bottom_wins, 0, dout)                        # gradient kept by the top row
+        dx = (np.zeros if odd else np.empty)(self._x.shape, dtype=dout.dtype)  # (N, H, W, C)
+        out = self._windows(dx)
+        top = np.where(bottom_wins, 0, dout)                              # gradient kept by the top row
         bottom = dout - top
-        np.multiply(top, ~self._right_wins_top, out=win[:, :, 0, :, 0])
-        np.multiply(top, self._right_wins_top, out=win[:, :, 0, :, 1])
-        np.multiply(bottom, ~self._right_wins_bottom, out=win[:, :, 1, :, 0])
-        np.multiply(bottom, self._right_wins_bottom, out=win[:, :, 1, :, 1])
+        np.multiply(top, ~right_wins_top, out=out[:, :, 0, :, 0])
+        np.multiply(top, right_wins_top, out=out[:, :, 0, :, 1])
+        np.multiply(bottom, ~right_wins_bottom, out=out[:, :, 1, :, 0])
+        np.multiply(bottom, right_wins_bottom, out=out[:, :, 1, :, 1])
         return dx
 
     def describe(self):
