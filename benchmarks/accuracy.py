@@ -4,7 +4,7 @@
     python benchmarks/accuracy.py lenet      # one of: sgd, adam, lenet
 
 * ``sgd``:   the original example model, original defaults (SGD, lr 0.01, batch 100), 3 epochs
-* ``adam``:  the same model with Adam (lr 0.001), 1 epoch
+* ``adam``:  the same model with Adam (lr 0.002), 1 epoch
 * ``lenet``: conv 3x3x32 -> maxPool -> conv 3x3x64 -> maxPool -> flatten -> dense 128 relu
              -> dense 10 softmax, Adam (lr 0.001), 5 epochs
 
@@ -16,7 +16,7 @@ import resource
 import subprocess
 import sys
 
-RUNS = {"sgd": ("original", "sgd", 0.01, 3), "adam": ("original", "adam", 0.001, 1),
+RUNS = {"sgd": ("original", "sgd", 0.01, 3), "adam": ("original", "adam", 0.002, 1),
         "lenet": ("lenet", "adam", 0.001, 5)}
 
 
