@@ -14,4 +14,4 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 export CI="${CI:-true}"          # notebooks train on small subsets under test
-python -m pytest tests notebooks --nbval-lax -p no:cacheprovider "$@"
+python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider "$@"
