@@ -160,6 +160,10 @@ class Sequential:
     def backward(self, dout):
         """Back-propagate ``dout = dL/d(output)`` through every layer; fills each
         layer's ``grads`` and returns ``dL/dx`` (``None`` for the first layer)."""
+        if not isinstance(dout, np.ndarray) or dout.shape[1:] != self.output_shape:
+            got = dout.shape if isinstance(dout, np.ndarray) else type(dout).__name__
+            raise ValueError(f"dout must have shape (N, *{self.output_shape}), received {got}")
+        dout = dout.copy()                  # the layers may overwrite it; the caller's stays
         for layer in reversed(self.layers):
             dout = layer._backward(dout)
         return dout

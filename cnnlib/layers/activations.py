@@ -48,7 +48,7 @@ class ReLU(Layer):
         return self._y
 
     def _backward(self, dout):
-        return dout * (self._y > 0)
+        return np.multiply(dout, self._y > 0, out=dout)
 
 
 class Tanh(Layer):
@@ -60,7 +60,8 @@ class Tanh(Layer):
         return self._y
 
     def _backward(self, dout):
-        return dout * (1 - self._y * self._y)
+        dout *= 1 - self._y * self._y
+        return dout
 
 
 class Sigmoid(Layer):
@@ -72,7 +73,8 @@ class Sigmoid(Layer):
         return self._y
 
     def _backward(self, dout):
-        return dout * self._y * (1 - self._y)
+        dout *= self._y * (1 - self._y)
+        return dout
 
 
 class Softmax(Layer):

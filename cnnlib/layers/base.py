@@ -8,7 +8,8 @@
 
 The public ``forward``/``backward`` validate their arguments; the model calls
 the unchecked ``_forward``/``_backward`` on its hot path after validating the
-batch once at the model's entry.
+batch once at the model's entry. ``_backward(dout)`` owns ``dout`` and may
+overwrite it, which saves a full-size temporary per layer.
 """
 import copy
 
@@ -122,7 +123,9 @@ class Layer:
             got = dout.shape if isinstance(dout, np.ndarray) else type(dout).__name__
             raise ValueError(f"{self.name}: dout must have the shape of the last output "
                              f"{self._output_cache_shape}, received {got}")
-        return self._backward(dout)
+        # The private passes may overwrite the gradient they are handed (the model
+        # hands over arrays it no longer needs); a caller's array is never touched.
+        return self._backward(dout.copy())
 
     def _forward(self, x):
         raise NotImplementedError

@@ -46,28 +46,23 @@ class MaxPool2D(_Pool2x2):
         win = self._windows(x)                                            # (N, OH, 2, OW, 2, C)
         top = np.maximum(win[:, :, 0, :, 0], win[:, :, 0, :, 1])          # (N, OH, OW, C)
         bottom = np.maximum(win[:, :, 1, :, 0], win[:, :, 1, :, 1])
-        self._x = x                   # backward works out the winners; inference never pays
-        return np.maximum(top, bottom, out=top)                           # (N, OH, OW, C)
+        y = np.maximum(top, bottom, out=top)                              # (N, OH, OW, C)
+        self._x, self._y = x, y        # backward finds the winners; inference never pays
+        return y
 
     def _backward(self, dout):
-        win = self._windows(self._x)
-        top_left, top_right = win[:, :, 0, :, 0], win[:, :, 0, :, 1]      # (N, OH, OW, C) views
-        bottom_left, bottom_right = win[:, :, 1, :, 0], win[:, :, 1, :, 1]
-        # A tournament whose strict ">" keeps the earlier corner on a tie, so
-        # exactly one input per window wins: the first maximum in row-major order.
-        right_wins_top = top_right > top_left
-        right_wins_bottom = bottom_right > bottom_left
-        bottom_wins = np.maximum(bottom_left, bottom_right) > np.maximum(top_left, top_right)
         n, h, w, c = self._x.shape
         odd = h % 2 or w % 2               # only then are some inputs outside every window
         dx = (np.zeros if odd else np.empty)(self._x.shape, dtype=dout.dtype)  # (N, H, W, C)
-        out = self._windows(dx)
-        top = np.where(bottom_wins, 0, dout)                              # gradient kept by the top row
-        bottom = dout - top
-        np.multiply(top, ~right_wins_top, out=out[:, :, 0, :, 0])
-        np.multiply(top, right_wins_top, out=out[:, :, 0, :, 1])
-        np.multiply(bottom, ~right_wins_bottom, out=out[:, :, 1, :, 0])
-        np.multiply(bottom, right_wins_bottom, out=out[:, :, 1, :, 1])
+        win, out = self._windows(self._x), self._windows(dx)
+        # Visit the corners in row-major order; the first one equal to the maximum
+        # takes what is left of the gradient, so each window routes it exactly once.
+        rest = dout                                                       # (N, OH, OW, C), ours to reuse
+        for i, j in ((0, 0), (0, 1), (1, 0)):
+            corner = out[:, :, i, :, j]
+            np.multiply(rest, win[:, :, i, :, j] == self._y, out=corner)
+            rest -= corner
+        out[:, :, 1, :, 1] = rest
         return dx
 
     def describe(self):
