@@ -21,26 +21,26 @@ def positive_int(name, value, *, allow_zero=False):
     return value
 
 
-def positive_float(name, value):
-    """Return ``value`` as a finite ``float`` > 0."""
+def _finite_float(name, value, low, inclusive):
+    """``value`` as a finite float above ``low`` (or equal to it when ``inclusive``)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, received {value!r} "
                         f"of type {type(value).__name__}")
     value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, received {value!r}")
+    if not np.isfinite(value) or value < low or (value == low and not inclusive):
+        bound = ">=" if inclusive else ">"
+        raise ValueError(f"{name} must be a finite number {bound} {low:g}, received {value!r}")
     return value
+
+
+def positive_float(name, value):
+    """Return ``value`` as a finite ``float`` > 0."""
+    return _finite_float(name, value, 0.0, inclusive=False)
 
 
 def non_negative_float(name, value):
     """Return ``value`` as a finite ``float`` >= 0."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, received {value!r} "
-                        f"of type {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, received {value!r}")
-    return value
+    return _finite_float(name, value, 0.0, inclusive=True)
 
 
 def choice(name, value, allowed):

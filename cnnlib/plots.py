@@ -42,7 +42,7 @@ def image_grid(images, titles=None, ncols=10, cmap="gray", size=1.1, suptitle=No
     n = len(images)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.25) * nrows),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.45) * nrows + (0.4 if suptitle else 0)),
                              squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
