@@ -141,7 +141,8 @@ def machine_description():
 
 
 def table(results):
-    head = ("| model | framework | s / epoch | eval 10k (s) | test acc | peak RSS (MB) |\n"
+    n_test = results[0]["n_test"]
+    head = (f"| model | framework | s / epoch | eval {n_test:,} (s) | test acc | peak RSS (MB) |\n"
             "|---|---|---:|---:|---:|---:|")
     rows = [head]
     for arch in ARCHITECTURES:
