@@ -10,6 +10,15 @@ def _plt():
     return plt
 
 
+def running_mean(values, window):
+    """Mean of the last ``window`` values at each position (fewer at the start),
+    so even a short run gets a smoothed curve. (N,) -> (N,)."""
+    sums = np.cumsum(np.concatenate([[0.0], np.asarray(values, dtype=np.float64)]))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
 def history_curves(history, metric="loss", ax=None):
     """Train vs validation curves per epoch from a history dict.
 
@@ -102,7 +111,9 @@ class LiveLossPlot:
         self.steps, self.losses = [], []
         self.fig, self.ax = plt.subplots(figsize=(6, 3.2))
         (self.line,) = self.ax.plot([], [], lw=1, alpha=0.5, label="batch loss")
-        (self.smooth,) = self.ax.plot([], [], lw=2, label="running mean (50 steps)")
+        (self.smooth,) = self.ax.plot([], [], lw=2, label="mean of the last 50 steps")
+        from matplotlib.ticker import MaxNLocator
+        self.ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         self.ax.set_xlabel("step")
         self.ax.set_ylabel("cross-entropy")
         self.ax.set_title(title)
@@ -128,10 +139,7 @@ class LiveLossPlot:
         if not self.steps:
             return
         self.line.set_data(self.steps, self.losses)
-        window = min(50, len(self.losses))
-        kernel = np.ones(window) / window
-        smooth = np.convolve(self.losses, kernel, mode="valid")
-        self.smooth.set_data(self.steps[window - 1:], smooth)
+        self.smooth.set_data(self.steps, running_mean(self.losses, 50))
         self.ax.relim()
         self.ax.autoscale_view()
         self.handle.update(self.fig)

@@ -30,6 +30,7 @@ import warnings
 
 import numpy as np
 
+from .plots import running_mean
 from .training import TrainingDivergedWarning
 
 __all__ = ["TrainingPanel"]
@@ -242,7 +243,7 @@ class TrainingPanel:
         if self.losses:
             steps, losses = np.asarray(self.steps), np.asarray(self.losses)
             ax.plot(steps, losses, lw=1, alpha=0.45, label="batch loss")
-            ax.plot(steps, _running_mean(losses, RUNNING_MEAN_STEPS), lw=2,
+            ax.plot(steps, running_mean(losses, RUNNING_MEAN_STEPS), lw=2,
                     label=f"running mean ({RUNNING_MEAN_STEPS} steps)")
             for first_step, _label in self.runs[1:]:       # where each later run starts
                 ax.axvline(first_step - 0.5, color="grey", ls=":", lw=1)
@@ -259,10 +260,3 @@ class TrainingPanel:
         self.plot.value = buffer.getvalue()
         self.redraws += 1
 
-
-def _running_mean(values, window):
-    """Mean of the last ``window`` values at each position (fewer at the start)."""
-    sums = np.cumsum(np.concatenate([[0.0], values]))
-    ends = np.arange(1, len(values) + 1)
-    starts = np.maximum(ends - window, 0)
-    return (sums[ends] - sums[starts]) / (ends - starts)
