@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Open the series in JupyterLab at notebook 00 (sets up .venv on first use).
+# Extra arguments go to `jupyter lab`, e.g. `bash scripts/lab.sh --no-browser --port 8899`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
-exec jupyter lab notebooks/00_start_here.ipynb "$@"
+extra=()
+if [ "$(id -u)" = 0 ]; then extra+=(--allow-root); fi      # containers often run as root
+exec jupyter lab "${extra[@]}" "$@" notebooks/00_start_here.ipynb
