@@ -6,4 +6,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
 extra=()
 if [ "$(id -u)" = 0 ]; then extra+=(--allow-root); fi      # containers often run as root
-exec jupyter lab "${extra[@]}" "$@" notebooks/00_start_here.ipynb
+exec jupyter lab "${extra[@]}" --ServerApp.root_dir="$ROOT" \
+  --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb "$@"
