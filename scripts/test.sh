@@ -5,12 +5,17 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
-if [ ! -x /usr/bin/chromium ]; then
+# System packages: Chromium for the browser test; Debian's copy of the Fashion-MNIST
+# IDX files, which the data tests read when present (they write tiny IDX files too).
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    echo "[test] installing Chromium for the browser test"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "[test] installing ${missing[*]} with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "[test] /usr/bin/chromium is missing: install Debian's chromium package (the browser test needs it)" >&2
+    echo "[test] missing system packages: ${missing[*]} (install them with apt-get; the browser test needs chromium)" >&2
   fi
 fi
 export CI="${CI:-true}"          # notebooks train on small subsets under test
