@@ -119,11 +119,13 @@ class Sequential:
     def n_params(self):
         return sum(layer.n_params for layer in self.layers)
 
-    def _softmax_head(self):
-        """The Softmax whose logits feed the loss, and how many layers to skip."""
-        if not self.layers:
+    def _softmax_head(self, layers=None):
+        """The Softmax whose logits feed the loss, and how many layers to skip
+        (of ``layers``: the model's own by default, or a replica's)."""
+        layers = self.layers if layers is None else layers
+        if not layers:
             raise ValueError("the model has no layers; add some with add()")
-        last = self.layers[-1]
+        last = layers[-1]
         if isinstance(last, Softmax):
             return last, 1
         if isinstance(last, ActivatedLayer) and isinstance(last.activation, Softmax):
@@ -142,13 +144,14 @@ class Sequential:
                 raise ValueError(f"x must be a batch (N, ...) with at least 2 dimensions, "
                                  f"received shape {x.shape}")
             self._build_from(x.shape[1:])
-        elif self.layers and self.layers[-1].output_shape is None:
+        elif self.layers[-1].output_shape is None:
             self._build_from(self.input_shape)
         _checks.input_array("x", x, self.input_shape)
         return x.astype(self.dtype, copy=False)
 
-    def _forward(self, x):
-        for layer in self.layers:
+    def _forward(self, x, layers=None):
+        """Unchecked forward pass through ``layers`` (the model's by default)."""
+        for layer in self.layers if layers is None else layers:
             x = layer._forward(x)
         return x
 
@@ -201,14 +204,10 @@ class Sequential:
         loss = sum(w * r[0] for w, r in zip(weights, results))
         return loss, np.concatenate([r[1] for r in results])
 
-    @staticmethod
-    def _gradients(layers, x, labels):
+    def _gradients(self, layers, x, labels):
         """Forward and backward through ``layers`` (the model's or a replica)."""
-        last = layers[-1]
-        head, skip = (last, 1) if isinstance(last, Softmax) else (last.activation, 0)
-        probs = x
-        for layer in layers:
-            probs = layer._forward(probs)
+        head, skip = self._softmax_head(layers)
+        probs = self._forward(x, layers)
         loss, dlogits, _ = softmax_cross_entropy(head.logits, labels)
         stack = layers[:len(layers) - skip]
         # The fused gradient (p - y) / N is dL/dlogits: it skips the softmax itself.
@@ -247,10 +246,7 @@ class Sequential:
 
         def work(layers, group):
             for start in group:
-                y = x[start:start + batch_size]
-                for layer in layers:
-                    y = layer._forward(y)
-                out[start:start + batch_size] = y
+                out[start:start + batch_size] = self._forward(x[start:start + batch_size], layers)
 
         parallel.run([lambda k=k, g=g: work(stacks[k], g) for k, g in enumerate(groups)])
         return out

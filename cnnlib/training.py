@@ -283,7 +283,7 @@ class MnistTraining:
             return f"the loss is {loss}"
         if loss > self.max_loss:
             return f"the loss reached {loss:.3g}"
-        for i, layer in enumerate(layers):
+        for layer in layers:
             for key, g in layer.grads.items():
                 if not np.isfinite(g).all():
                     return f"the gradient of {layer.describe()} '{key}' is not finite"

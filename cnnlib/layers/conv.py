@@ -20,8 +20,10 @@ Backward, from ``dz`` (N, OH, OW, C_out)::
     dxp[n, r, s, c] = sum_{p, q, o} dz[n, r - p, s - q, o] * W[p, q, c, o]
 
 The last line is a "full" convolution of ``dz`` with the flipped filters;
-``dx`` is ``dxp`` with the padding cut off. The fast version computes all three
-with two matrix products on the im2col matrix; ``conv2d_forward_naive`` and
+``dx`` is ``dxp`` with the padding cut off. The fast version computes the
+forward pass, ``dW`` and ``db`` with one matrix product each on the im2col
+matrix (a column of ones carries the bias), and ``dxp`` with one small product
+per kernel offset, added onto its shifted window; ``conv2d_forward_naive`` and
 ``conv2d_backward_naive`` spell out the sums with loops and serve as the
 oracle for tests and the notebook.
 """
